@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def sweep_command(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    import_tensorflow_quietly()
     import mlflow
 
     from depth_experiments.sweep import run_sweep
@@ -74,7 +75,6 @@ COMMANDS = {"sweep": sweep_command}
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    import_tensorflow_quietly()
     try:
         return COMMANDS[args.command](args)
     except ConfigError as error:

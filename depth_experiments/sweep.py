@@ -108,7 +108,7 @@ def _run_depth(config: SweepConfig, depth: int, splits: Splits, parent_id: str,
             return existing, True
     tags = {tracking.KIND_TAG: "depth", tracking.KEY_TAG: run_key}
     with tracking.run_scope(run_name=f"depth-{depth:02d}", nested=True, tags=tags) as child:
-        mlflow.log_params(config.as_params())
+        mlflow.log_params({**config.as_params(), "depth": depth})
         result = train_depth(config, depth, splits)
         if result.outcome == OUTCOME_DIVERGED:
             mlflow.end_run("FAILED")

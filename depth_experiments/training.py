@@ -3,7 +3,7 @@
 `train_depth(config, depth, splits)` builds the MLP, fits it with Keras callbacks that log
 per-epoch metrics (`step=epoch`), stop on a non-finite loss and (optionally) record per-layer
 diagnostics, then evaluates on the test split. It writes to the active MLflow run: params
-(whole config, `depth`, `n_parameters`), metrics, the model summary, the history and a few
+(`n_parameters`; the caller logs the config and depth), metrics, the model summary, the history and a few
 test-set softmax outputs, and returns a `DepthResult`. The caller owns the run's lifetime.
 """
 
@@ -114,7 +114,7 @@ def train_depth(config: SweepConfig, depth: int, splits: Splits, *,
     expected = parameter_count(splits.input_dim, hidden_widths(depth, config.width),
                                splits.num_classes, config.normalization)
     assert n_parameters == expected, (n_parameters, expected)
-    mlflow.log_params({"depth": depth, "n_parameters": n_parameters})
+    mlflow.log_param("n_parameters", n_parameters)
     mlflow.log_text(_summary_text(model), "model_summary.txt")
     monitor = DivergenceMonitor()
     with tempfile.TemporaryDirectory(prefix="depth_diagnostics_") as log_dir:
