@@ -22,6 +22,7 @@ from mlflow.entities import Run
 from depth_experiments import tracking
 from depth_experiments.config import SweepConfig
 from depth_experiments.data import Splits, load_splits
+from depth_experiments.provenance import collect_provenance
 from depth_experiments.training import OUTCOME_DIVERGED, TAG_PREFIX, train_depth
 
 DEPTH_RUN_TAG = TAG_PREFIX + "depth_run."
@@ -96,6 +97,7 @@ def _describe_parent(config: SweepConfig, splits: Splits, parent_id: str) -> Non
     tracking.log_params_once(parent_id, config.as_params())
     mlflow.set_tags({tracking.KIND_TAG: "sweep", **tracking.process_tags(),
                      **{TAG_PREFIX + name: str(value) for name, value in splits.describe().items()}})
+    mlflow.log_dict(collect_provenance(), "provenance.json")
 
 
 def _run_depth(config: SweepConfig, depth: int, splits: Splits, parent_id: str,
