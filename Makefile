@@ -6,7 +6,7 @@ BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 SWEEP_ARGS ?= -P dataset=digits -P depths=1,5,9,...,37
 
-.PHONY: install sweep test test-slow benchmark clean
+.PHONY: install sweep test benchmark clean
 
 install: $(STAMP)
 
@@ -21,10 +21,7 @@ sweep: $(STAMP)
 	    --experiment-name depth-quickstart $(SWEEP_ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
-
-test-slow: $(STAMP)
-	$(BIN)/python -m pytest -m slow
+	$(BIN)/python -m pytest
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/diagnostics_overhead.py
