@@ -18,6 +18,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 MAX_DEPTH = 1000
 MAX_DEPTH_COUNT = 200
@@ -29,6 +30,7 @@ INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
                 "lecun_normal", "random_normal")
 NORMALIZATIONS = ("none", "batch", "layer")
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "adamw")
+JOURNAL_SCHEME = "journal://"
 
 
 class ConfigError(ValueError):
@@ -94,10 +96,14 @@ def _check_depth_list(depths: list[int], text: str) -> None:
 
 def _option(default: Any, help: str, *, choices: tuple = (), minimum: float | None = None,
             maximum: float | None = None, exclusive_minimum: bool = False,
-            identity: bool = True) -> Any:
-    """A dataclass field whose metadata drives parsing, validation and the CLI help."""
+            identity: bool = True, tuning_only: bool = False) -> Any:
+    """A dataclass field whose metadata drives parsing, validation and the CLI help.
+
+    `tuning_only` identity fields count only when `tune` is on, so untuned runs keep the
+    identity they had before tuning existed and do not depend on the search range."""
     metadata = {"help": help, "choices": choices, "minimum": minimum, "maximum": maximum,
-                "exclusive_minimum": exclusive_minimum, "identity": identity}
+                "exclusive_minimum": exclusive_minimum, "identity": identity,
+                "tuning_only": tuning_only}
     return field(default=default, metadata=metadata)
 
 
@@ -132,11 +138,28 @@ class SweepConfig:
                               minimum=1, maximum=100_000)
     rerun: bool = _option(False, "train every depth even if a finished run with the same "
                           "config exists", identity=False)
+    tune: bool = _option(False, "give every depth its own Optuna study over the learning rate "
+                         "(validation accuracy) and train it with the best one",
+                         tuning_only=True)
+    n_trials: int = _option(20, "Optuna trials per depth in total; a rerun with more tops the "
+                            "same study up", minimum=1, maximum=10_000, identity=False)
+    lr_min: float = _option(1e-5, "lowest learning rate tried when tuning (log scale)",
+                            minimum=0.0, maximum=1e6, exclusive_minimum=True, tuning_only=True)
+    lr_max: float = _option(0.1, "highest learning rate tried when tuning (log scale)",
+                            minimum=0.0, maximum=1e6, exclusive_minimum=True, tuning_only=True)
+    storage: str = _option("", "Optuna storage: a database URL (sqlite:///optuna.db, "
+                           "postgresql://host/db) or a journal file (journal:///path.log or "
+                           "path.log); empty: optuna.db beside the MLflow store",
+                           identity=False)
+    n_jobs: int = _option(1, "trials trained at once per depth (threads); above 1 needs a "
+                          "PostgreSQL or journal-file storage", minimum=1, maximum=64,
+                          identity=False)
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
             _validate(spec, getattr(self, spec.name))
         parse_depths(self.depths)
+        _check_tuning(self)
 
     @property
     def depth_list(self) -> tuple[int, ...]:
@@ -157,16 +180,60 @@ class SweepConfig:
         """All fields as MLflow params (strings), plus the expanded depth list."""
         params = {spec.name: _format(getattr(self, spec.name))
                   for spec in dataclasses.fields(self)}
+        params["storage"] = redact_password(self.storage)
         params["depth_list"] = ",".join(str(depth) for depth in self.depth_list)
         return params
 
     def identity(self, depth: int) -> str:
         """A stable key for the depth run this config trains at `depth`."""
         fields = {spec.name: _format(getattr(self, spec.name))
-                  for spec in dataclasses.fields(self) if spec.metadata["identity"]}
+                  for spec in dataclasses.fields(self) if spec.metadata["identity"]
+                  and (self.tune or not spec.metadata["tuning_only"])}
         fields["depth"] = str(depth)
         blob = json.dumps(fields, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:20]
+
+
+def storage_kind(storage: str) -> str:
+    """"sqlite", "journal" or "rdb" (another database) for a `storage` value; "" is the
+    SQLite file beside the MLflow store."""
+    if storage.startswith(JOURNAL_SCHEME) or storage.endswith(".log"):
+        if not storage.removeprefix(JOURNAL_SCHEME).strip():
+            raise ConfigError("storage", f"got {storage!r}; a journal storage needs a file path")
+        return "journal"
+    if storage == "" or storage.startswith("sqlite:"):
+        return "sqlite"
+    if "://" in storage:
+        try:
+            urlsplit(storage).port
+        except ValueError as error:
+            raise ConfigError("storage", f"got {storage!r}; not a valid URL ({error})") from None
+        return "rdb"
+    raise ConfigError("storage", f"got {storage!r}; expected a database URL (sqlite:///path.db, "
+                      "postgresql://user@host/db), journal:///path.log, a path ending in .log, "
+                      "or empty for optuna.db beside the MLflow store")
+
+
+def redact_password(url: str) -> str:
+    """The URL with any password masked, for logging (MLflow params are readable by all)."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _check_tuning(config: SweepConfig) -> None:
+    """Rules that involve several tuning fields."""
+    if config.lr_min >= config.lr_max:
+        raise ConfigError("lr_max", f"got {config.lr_max!r}; must be above lr_min "
+                          f"({config.lr_min!r})")
+    kind = storage_kind(config.storage)
+    if config.tune and config.n_jobs > 1 and kind == "sqlite":
+        raise ConfigError("n_jobs", f"got {config.n_jobs} with a SQLite storage, which is not "
+                          "safe for concurrent writers; set storage to a PostgreSQL URL "
+                          "(postgresql://user@host/db) or a journal file "
+                          "(journal:///path/optuna.log), or use n_jobs=1")
 
 
 def _format(value: Any) -> str:

@@ -7,6 +7,9 @@ run in the active experiment. The parent gets the config, a tag per depth naming
 that holds it (`depth_experiments.depth_run.<depth>`, so reused runs are linked), the summary
 table `summary/depth_accuracy.csv|json`, the figure `summary/accuracy_vs_depth.png` and
 summary metrics. A diverged depth ends FAILED (tagged) and the sweep goes on.
+With `tune`, each depth is tuned by `depth_experiments.tuning` (trial runs nest under the
+depth run; a tuned run is reused only if its study held `n_trials`, else a new depth run tops
+the study up) and the parent also gets `summary/tuning.csv|json`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass, field
 import mlflow
 from mlflow.entities import Run
 
-from depth_experiments import tracking
+from depth_experiments import tracking, tuning
 from depth_experiments.config import SweepConfig
 from depth_experiments.data import Splits, load_splits
 from depth_experiments.provenance import collect_provenance
@@ -86,6 +89,8 @@ def run_sweep(config: SweepConfig, splits: Splits | None = None) -> SweepResult:
         result = SweepResult(parent_id, experiment_id,
                              [summary_row(depth, run, reused) for depth, (run, reused) in runs.items()])
         _log_summary(result, splits.chance_accuracy())
+        if config.tune:
+            tuning.log_tuning_summary(config, runs, experiment_id)
     return result
 
 
@@ -106,12 +111,12 @@ def _run_depth(config: SweepConfig, depth: int, splits: Splits, parent_id: str,
     tracking.close_stale_runs(experiment_id, run_key, parent_id)
     if not config.rerun:
         existing = tracking.finished_depth_run(experiment_id, run_key)
-        if existing is not None:
+        if existing is not None and tuning.study_covers(existing, config):
             return existing, True
     tags = {tracking.KIND_TAG: "depth", tracking.KEY_TAG: run_key}
     with tracking.run_scope(run_name=f"depth-{depth:02d}", nested=True, tags=tags) as child:
         mlflow.log_params({**config.as_params(), "depth": depth})
-        result = train_depth(config, depth, splits)
+        result = (tuning.tune_depth if config.tune else train_depth)(config, depth, splits)
         if result.outcome == OUTCOME_DIVERGED:
             mlflow.end_run("FAILED")
     return mlflow.MlflowClient().get_run(child.info.run_id), False
