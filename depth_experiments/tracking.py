@@ -118,9 +118,18 @@ def close_stale_runs(experiment_id: str, run_key: str, current_parent: str) -> l
         if parent.info.status == "RUNNING":
             client.set_terminated(parent_id, "KILLED")
             closed.append(parent_id)
-        client.set_terminated(run.info.run_id, "KILLED")
-        closed.append(run.info.run_id)
+        closed += _kill_with_running_children(client, run)
     return closed
+
+
+def _kill_with_running_children(client: mlflow.MlflowClient, run: Run) -> list[str]:
+    """A killed depth run's tuning trials died with it; close them too."""
+    children = client.search_runs(
+        [run.info.experiment_id],
+        filter_string=f"tags.`{PARENT_TAG}` = '{run.info.run_id}' and attributes.status = 'RUNNING'")
+    for stale in [run, *children]:
+        client.set_terminated(stale.info.run_id, "KILLED")
+    return [stale.info.run_id for stale in [run, *children]]
 
 
 def child_runs(parent_id: str, experiment_id: str) -> list[Run]:

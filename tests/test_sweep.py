@@ -115,3 +115,17 @@ def test_interrupted_sweep_ends_killed_and_resumes_where_it_stopped(
     resumed = run_sweep(config, digits_splits)
     assert [row["reused"] for row in resumed.rows] == [True, False, False]
     assert all(math.isfinite(row["test_accuracy"]) for row in resumed.rows)
+
+
+def test_stale_runs_of_an_ended_sweep_are_closed_with_their_trials(tracking_store):
+    from depth_experiments.tracking import KEY_TAG, PARENT_TAG, close_stale_runs
+
+    client, experiment_id = tracking_store
+    sweep = client.create_run(experiment_id)
+    depth = client.create_run(experiment_id, tags={PARENT_TAG: sweep.info.run_id, KEY_TAG: "k1"})
+    trial = client.create_run(experiment_id, tags={PARENT_TAG: depth.info.run_id})
+    client.set_terminated(sweep.info.run_id, "FAILED")
+    closed = close_stale_runs(experiment_id, "k1", current_parent="another-sweep")
+    assert set(closed) == {depth.info.run_id, trial.info.run_id}
+    assert {client.get_run(run_id).info.status for run_id in closed} == {"KILLED"}
+    assert close_stale_runs(experiment_id, "k1", current_parent="another-sweep") == []
