@@ -5,8 +5,10 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 SWEEP_ARGS ?= -P dataset=digits -P depths=1,5,9,...,37
+REPORT_ARGS ?= -P experiment_name=depth-quickstart -P lang=en
+LOCALES = report_templates/locale
 
-.PHONY: install sweep test benchmark clean
+.PHONY: install sweep test benchmark clean report browser-deps translations
 
 install: $(STAMP)
 
@@ -19,6 +21,23 @@ $(STAMP): pyproject.toml
 sweep: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/mlflow run . --env-manager local \
 	    --experiment-name depth-quickstart $(SWEEP_ARGS)
+
+# report.html of the latest finished sweep of depth-quickstart (REPORT_ARGS: see MLproject).
+report: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/mlflow run . --env-manager local -e report \
+	    --experiment-name depth-quickstart $(REPORT_ARGS)
+
+# The browser test renders report.html in Debian's chromium; CI (as root) installs it here.
+browser-deps:
+	@test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+# After editing report_templates/*.j2: refresh the catalog, then translate the new entries
+# (tests/test_report.py fails while one is missing).
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output \
+	    -o $(LOCALES)/messages.pot report_templates
+	$(BIN)/pybabel update -i $(LOCALES)/messages.pot -d $(LOCALES) --no-fuzzy-matching \
+	    --ignore-obsolete --width 100
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

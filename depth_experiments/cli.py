@@ -6,6 +6,7 @@ dataclass; `MLproject`'s entry points call these same functions. Bad values exit
 configuration is valid.
 
     depth-experiments sweep --dataset digits --depths 1,5,...,13 --epochs 2
+    depth-experiments report --experiment-name NAME --output report.html --lang zh-TW
 """
 
 from __future__ import annotations
@@ -52,7 +53,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_options(sweep)
     sweep.add_argument("--experiment-name", default=None,
                        help="MLflow experiment (default: MLFLOW_EXPERIMENT_NAME or MLflow's default)")
+    report = commands.add_parser("report", help="write report.html for a sweep from MLflow")
+    add_report_options(report)
     return parser
+
+
+def add_report_options(parser: argparse.ArgumentParser) -> None:
+    from depth_experiments.report import LANGUAGES
+
+    # Both spellings: MLproject passes --experiment_name, people type --experiment-name.
+    parser.add_argument("--experiment-name", "--experiment_name", dest="experiment_name",
+                        default=None, help="experiment whose latest finished sweep is reported")
+    parser.add_argument("--output", default="report.html", help="HTML file to write; "
+                        "default report.html")
+    parser.add_argument("--lang", default="en", choices=LANGUAGES,
+                        help=f"report language ({', '.join(LANGUAGES)}); default en")
+    parser.add_argument("--sweep-run-id", "--sweep_run_id", dest="sweep_run_id", default=None,
+                        help="report this sweep run instead of the experiment's latest")
 
 
 def sweep_command(args: argparse.Namespace) -> int:
@@ -70,7 +87,25 @@ def sweep_command(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"sweep": sweep_command}
+def report_command(args: argparse.Namespace) -> int:
+    if not args.experiment_name and not args.sweep_run_id:
+        raise ConfigError("experiment_name", "give --experiment-name or --sweep-run-id")
+    import_tensorflow_quietly()
+    import mlflow
+
+    from depth_experiments.report import report_for_experiment
+
+    path = report_for_experiment(args.experiment_name or None, args.output, args.lang,
+                                 args.sweep_run_id or None)
+    project_run = os.environ.get("MLFLOW_RUN_ID")
+    if project_run:
+        # Under `mlflow run -e report` the file is also kept on that run, for the MLflow UI.
+        mlflow.MlflowClient().log_artifact(project_run, str(path))
+    print(f"report written to {path.resolve()} ({args.lang})")
+    return 0
+
+
+COMMANDS = {"sweep": sweep_command, "report": report_command}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,6 +127,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def sweep_main(argv: Sequence[str] | None = None) -> int:
     """Entry for `mlproject/main.py`: the `sweep` command's options without the word."""
     return main(["sweep", *(sys.argv[1:] if argv is None else argv)])
+
+
+def report_main(argv: Sequence[str] | None = None) -> int:
+    """Entry for `mlproject/report.py`: the `report` command's options without the word."""
+    return main(["report", *(sys.argv[1:] if argv is None else argv)])
 
 
 def import_tensorflow_quietly() -> None:
