@@ -30,6 +30,7 @@ INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
                 "lecun_normal", "random_normal")
 NORMALIZATIONS = ("none", "batch", "layer")
 OPTIMIZERS = ("sgd", "adam", "rmsprop", "adamw")
+REPORT_LANGUAGES = ("en", "zh-TW")
 JOURNAL_SCHEME = "journal://"
 
 
@@ -154,6 +155,10 @@ class SweepConfig:
     n_jobs: int = _option(1, "trials trained at once per depth (threads); above 1 needs a "
                           "PostgreSQL or journal-file storage", minimum=1, maximum=64,
                           identity=False)
+    report: str = _option("report.html", "file the sweep writes its HTML report to (it is "
+                          "also logged on the sweep run); empty: only log it", identity=False)
+    lang: str = _option("en", "language of the report", choices=REPORT_LANGUAGES,
+                        identity=False)
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):

@@ -9,15 +9,18 @@ table `summary/depth_accuracy.csv|json`, the figure `summary/accuracy_vs_depth.p
 summary metrics. A diverged depth ends FAILED (tagged) and the sweep goes on.
 With `tune`, each depth is tuned by `depth_experiments.tuning` (trial runs nest under the
 depth run; a tuned run is reused only if its study held `n_trials`, else a new depth run tops
-the study up) and the parent also gets `summary/tuning.csv|json`.
+the study up) and the parent also gets `summary/tuning.csv|json`. Last, the sweep writes
+`report.html` (`config.report`, in `config.lang`) and logs it on the parent run.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import mlflow
 from mlflow.entities import Run
@@ -26,6 +29,7 @@ from depth_experiments import tracking, tuning
 from depth_experiments.config import SweepConfig
 from depth_experiments.data import Splits, load_splits
 from depth_experiments.provenance import collect_provenance
+from depth_experiments.report import write_report
 from depth_experiments.training import OUTCOME_DIVERGED, TAG_PREFIX, train_depth
 
 DEPTH_RUN_TAG = TAG_PREFIX + "depth_run."
@@ -91,7 +95,18 @@ def run_sweep(config: SweepConfig, splits: Splits | None = None) -> SweepResult:
         _log_summary(result, splits.chance_accuracy())
         if config.tune:
             tuning.log_tuning_summary(config, runs, experiment_id)
+        _write_and_log_report(config, parent_id)
     return result
+
+
+def _write_and_log_report(config: SweepConfig, parent_id: str) -> None:
+    """report.html answers the assignment; it is also logged so the MLflow UI shows it."""
+    with tempfile.TemporaryDirectory(prefix="depth_report_") as scratch:
+        path = write_report(parent_id, Path(config.report or Path(scratch) / "report.html"),
+                            config.lang)
+        mlflow.log_artifact(str(path))
+    if config.report:
+        print(f"report written to {path.resolve()}", flush=True)
 
 
 def _sweep_name(config: SweepConfig) -> str:
