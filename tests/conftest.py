@@ -11,6 +11,13 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_KERAS_HOME = PROJECT_ROOT.parent / "shared" / "data" / "keras"
 
 
+@pytest.fixture(autouse=True)
+def work_in_tmp_path(tmp_path, monkeypatch):
+    """Run every test from its own folder, so that relative outputs (report.html, optuna.db)
+    never land in the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def tracking_store(tmp_path, monkeypatch):
     """A fresh SQLite store with an experiment whose artifacts live under tmp_path."""

@@ -25,21 +25,24 @@ def runs_of_kind(client, experiment_id, kind):
     return client.search_runs([experiment_id], f"tags.`depth_experiments.kind` = '{kind}'")
 
 
-def test_mlflow_run_digits_sweep_then_repeat_trains_nothing(tracking_store):
+def test_mlflow_run_digits_sweep_then_repeat_trains_nothing(tracking_store, tmp_path):
     client, experiment_id = tracking_store
     uri = os.environ["MLFLOW_TRACKING_URI"]
-    done = mlflow_run(DONE_WHEN, uri, experiment_id)
+    report = tmp_path / "report.html"
+    done = mlflow_run([*DONE_WHEN, "-P", f"report={report}"], uri, experiment_id)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "[sweep 4/4] depth 13" in done.stdout
+    assert 'id="q4"' in report.read_text(encoding="utf-8")
     parents = runs_of_kind(client, experiment_id, "sweep")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     children = client.search_runs(
         [experiment_id], f"tags.mlflow.parentRunId = '{parents[0].info.run_id}'")
     assert sorted(int(run.data.params["depth"]) for run in children) == [1, 5, 9, 13]
+    assert "report.html" in {item.path for item in client.list_artifacts(parents[0].info.run_id)}
     for run in children:
         assert len(client.get_metric_history(run.info.run_id, "val_accuracy")) == 2
         assert 0.0 <= run.data.metrics["test_accuracy"] <= 1.0
-    repeat = mlflow_run(DONE_WHEN, uri, experiment_id)
+    repeat = mlflow_run([*DONE_WHEN, "-P", f"report={report}"], uri, experiment_id)
     assert repeat.returncode == 0, repeat.stderr[-3000:]
     assert len(runs_of_kind(client, experiment_id, "depth")) == 4
     assert len(runs_of_kind(client, experiment_id, "sweep")) == 2
@@ -50,12 +53,12 @@ def test_mlflow_run_digits_sweep_then_repeat_trains_nothing(tracking_store):
     ("epochs", "0"), ("epochs", "-3"), ("dataset", "nope"), ("learning_rate", "-1"),
     ("batch_size", "0"), ("depths", "1,5,...,36"),
 ])
-def test_console_entry_rejects_bad_values_in_one_line_without_a_run(tracking_store, parameter, value):
+def test_console_entry_rejects_bad_values_in_one_line_without_a_run(tracking_store, tmp_path, parameter, value):
     client, experiment_id = tracking_store
     done = subprocess.run([sys.executable, "-m", "mlproject.main", f"--{parameter}", value,
                            "--dataset" if parameter != "dataset" else "--epochs",
                            "digits" if parameter != "dataset" else "1"],
-                          cwd=PROJECT_ROOT, env=subprocess_env(os.environ["MLFLOW_TRACKING_URI"], experiment_id),
+                          cwd=tmp_path, env=subprocess_env(os.environ["MLFLOW_TRACKING_URI"], experiment_id),
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
@@ -71,12 +74,12 @@ def test_mlflow_run_with_a_bad_value_leaves_no_run_running(tracking_store):
     assert [run.info.status for run in client.search_runs([experiment_id])] == ["FAILED"]
 
 
-def test_sweep_killed_with_sigkill_resumes_and_closes_the_dead_runs(tracking_store):
+def test_sweep_killed_with_sigkill_resumes_and_closes_the_dead_runs(tracking_store, tmp_path):
     client, experiment_id = tracking_store
     uri = os.environ["MLFLOW_TRACKING_URI"]
     command = [sys.executable, "-m", "depth_experiments", "sweep", "--dataset", "digits",
                "--depths", "1,40", "--epochs", "30", "--diagnostics_every", "0"]
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=subprocess_env(uri, experiment_id),
+    process = subprocess.Popen(command, cwd=tmp_path, env=subprocess_env(uri, experiment_id),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
@@ -89,7 +92,7 @@ def test_sweep_killed_with_sigkill_resumes_and_closes_the_dead_runs(tracking_sto
     assert [run.info.status for run in client.search_runs([experiment_id], "params.depth = '40'")] == ["RUNNING"]
     first = client.search_runs([experiment_id], "params.depth = '1'")[0]
     resumed = subprocess.run([*command[:-4], "--epochs", "30", "--diagnostics_every", "0"],
-                             cwd=PROJECT_ROOT, env=subprocess_env(uri, experiment_id),
+                             cwd=tmp_path, env=subprocess_env(uri, experiment_id),
                              capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "depth 1: trained (reused)" in resumed.stdout

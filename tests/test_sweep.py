@@ -42,6 +42,9 @@ def test_sweep_tree_metrics_and_artifacts(tracking_store, digits_splits, tmp_pat
         run.data.metrics["test_accuracy"] for run in sorted(children, key=lambda r: int(r.data.params["depth"]))]
     assert {item.path for item in client.list_artifacts(result.parent_run_id, "summary")} >= {
         "summary/accuracy_vs_depth.png", "summary/depth_accuracy.csv"}
+    # The default report path is relative: the test runs in tmp_path (conftest).
+    assert (tmp_path / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert "report.html" in {item.path for item in client.list_artifacts(result.parent_run_id)}
 
 
 def test_identical_sweep_reuses_runs_and_rerun_forces_training(tracking_store, digits_splits):

@@ -223,7 +223,7 @@ def test_parallel_trials_share_a_journal_storage(tracking_store, digits_splits, 
 def test_unsafe_parallel_storage_exits_2_in_one_line_without_a_run(tracking_store):
     client, experiment_id = tracking_store
     done = subprocess.run([sys.executable, "-m", "depth_experiments", "sweep", "--dataset", "digits",
-                           "--tune", "true", "--n_jobs", "2"], cwd=PROJECT_ROOT,
+                           "--tune", "true", "--n_jobs", "2"], cwd=Path.cwd(),
                           env=subprocess_env(os.environ["MLFLOW_TRACKING_URI"], experiment_id),
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
